@@ -1,0 +1,1 @@
+"""The motor-bench harness: data, training, evaluation, records, tuning, tables."""
