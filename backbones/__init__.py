@@ -11,7 +11,7 @@ from backbones.base import (
 )
 
 # Each model module registers itself on import.
-from backbones import pop  # noqa: E402,F401
+from backbones import freedom, pop, vbpr  # noqa: E402,F401
 
 __all__ = [
     "Backbone",

@@ -1,0 +1,105 @@
+"""The one shared graph module: user-item adjacency, item kNN graphs, propagation.
+
+All graphs are torch sparse COO tensors (coalesced) so every backbone runs on any device with
+plain ``torch.sparse.mm``; no dense n_items x n_items matrix is ever materialised.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+import torch.nn.functional as F
+
+from backbones.cache import load_or_build
+
+_EPS = 1e-7
+
+
+def to_torch_sparse(m: sp.spmatrix, device: Optional[torch.device] = None) -> Tensor:
+    coo = m.tocoo()
+    idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    val = torch.from_numpy(coo.data.astype(np.float32))
+    return torch.sparse_coo_tensor(idx, val, coo.shape, device=device).coalesce()
+
+
+def sym_normalize(a: sp.spmatrix) -> sp.csr_matrix:
+    """D_r^-1/2 A D_c^-1/2 with row/column sums as degrees (epsilon avoids 0^-1/2)."""
+    a = sp.csr_matrix(a, dtype=np.float32)
+    dr = np.power(np.asarray(a.sum(axis=1)).ravel() + _EPS, -0.5)
+    dc = np.power(np.asarray(a.sum(axis=0)).ravel() + _EPS, -0.5)
+    return (sp.diags(dr) @ a @ sp.diags(dc)).tocsr().astype(np.float32)
+
+
+def bipartite(train: sp.spmatrix) -> sp.csr_matrix:
+    """The symmetric (U+I) x (U+I) binary adjacency of the user-item train graph."""
+    r = sp.csr_matrix(train, dtype=np.float32)
+    r.data[:] = 1.0
+    return sp.bmat([[None, r], [r.T, None]], format="csr", dtype=np.float32)
+
+
+def normalized_adjacency(train: sp.spmatrix, device: Optional[torch.device] = None) -> Tensor:
+    """LightGCN's D^-1/2 A D^-1/2 over the user-item graph, as a torch sparse tensor."""
+    return to_torch_sparse(sym_normalize(bipartite(train)), device)
+
+
+def propagate_mean(adj: Tensor, ego: Tensor, n_layers: int) -> Tensor:
+    """LightGCN propagation: mean of the embeddings after 0..n_layers hops."""
+    layers = [ego]
+    h = ego
+    for _ in range(n_layers):
+        h = torch.sparse.mm(adj, h)
+        layers.append(h)
+    return torch.stack(layers, dim=0).mean(dim=0)
+
+
+def topk_cosine(features: Tensor, k: int, chunk: int = 2048) -> tuple[Tensor, Tensor]:
+    """Each row's k most cosine-similar rows (itself included), computed in row chunks."""
+    n = features.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"kNN graph needs 1 <= k <= n_items, got k={k}, n_items={n}")
+    x = F.normalize(features.float(), dim=1)
+    vals, idxs = [], []
+    for start in range(0, n, chunk):
+        sim = x[start : start + chunk] @ x.T
+        v, i = torch.topk(sim, k, dim=1)
+        vals.append(v)
+        idxs.append(i)
+    return torch.cat(idxs), torch.cat(vals)
+
+
+def knn_sparse(indices: Tensor, values: Optional[Tensor], n: int) -> Tensor:
+    """Sparse (n x n) graph from per-row neighbour lists, symmetrically normalised by row sums
+    (MMRec's normalised Laplacian: v_ij = a_ij / sqrt(d_i d_j), d = row sums).
+    ``values=None`` gives a binary graph."""
+    k = indices.shape[1]
+    rows = torch.arange(n, device=indices.device).repeat_interleave(k)
+    cols = indices.reshape(-1)
+    w = torch.ones_like(cols, dtype=torch.float32) if values is None else values.reshape(-1).float()
+    deg = torch.zeros(n, device=indices.device).index_add_(0, rows, w)
+    inv = (deg + _EPS).pow(-0.5)
+    w = inv[rows] * w * inv[cols]
+    return torch.sparse_coo_tensor(torch.stack([rows, cols]), w, (n, n)).coalesce()
+
+
+def knn_graph(
+    features: np.ndarray,
+    k: int,
+    weighted: bool = False,
+    cache_dir=None,
+    cache_key: str = "",
+    device: Optional[torch.device] = None,
+) -> Tensor:
+    """Sparse top-k cosine item graph from frozen features, cached on disk when a key is given."""
+
+    def build() -> dict[str, np.ndarray]:
+        idx, val = topk_cosine(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), k)
+        return {"indices": idx.numpy().astype(np.int64), "values": val.numpy()}
+
+    arrays = load_or_build(cache_dir if cache_key else None, "knn", f"{cache_key}-k{k}", build)
+    idx = torch.from_numpy(arrays["indices"])
+    val = torch.from_numpy(arrays["values"]) if weighted else None
+    graph = knn_sparse(idx, val, features.shape[0])
+    return graph if device is None else graph.to(device)
