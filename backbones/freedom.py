@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
-from backbones.graph import knn_graph, normalized_adjacency, propagate_mean, to_torch_sparse
+from backbones.graph import knn_graph, normalized_adjacency, propagate_mean, sparse
 from backbones.losses import bpr_loss, dot_scores
 
 
@@ -54,7 +54,10 @@ def item_graph(data, k: int, image_weight: float, model: str) -> torch.Tensor:
     if not graphs:
         data.feature("image", model)
     total = sum(weights)
-    return sum((w / total) * g for w, g in zip(weights, graphs)).coalesce()
+    mixed = graphs[0] * (weights[0] / total)
+    for w, g in zip(weights[1:], graphs[1:]):
+        mixed = mixed + g * (w / total)
+    return mixed.coalesce()
 
 
 @register
@@ -105,7 +108,7 @@ class FREEDOM(Backbone):
         deg = torch.zeros(n, device=rows.device).index_add_(0, rows, torch.ones_like(rows, dtype=torch.float32))
         inv = (deg + 1e-7).pow(-0.5)
         vals = inv[rows] * inv[cols]
-        return torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (n, n)).coalesce()
+        return sparse(torch.stack([rows, cols]), vals, (n, n))
 
     def forward(self, adj):
         x = self.item_encoder()

@@ -18,11 +18,17 @@ from backbones.cache import load_or_build
 _EPS = 1e-7
 
 
+def sparse(indices: Tensor, values: Tensor, shape) -> Tensor:
+    """A coalesced COO tensor (duplicates summed); the one constructor every model uses."""
+    return torch.sparse_coo_tensor(indices, values, tuple(shape), check_invariants=False).coalesce()
+
+
 def to_torch_sparse(m: sp.spmatrix, device: Optional[torch.device] = None) -> Tensor:
     coo = m.tocoo()
     idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     val = torch.from_numpy(coo.data.astype(np.float32))
-    return torch.sparse_coo_tensor(idx, val, coo.shape, device=device).coalesce()
+    out = sparse(idx, val, coo.shape)
+    return out if device is None else out.to(device)
 
 
 def sym_normalize(a: sp.spmatrix) -> sp.csr_matrix:
@@ -81,7 +87,7 @@ def knn_sparse(indices: Tensor, values: Optional[Tensor], n: int) -> Tensor:
     deg = torch.zeros(n, device=indices.device).index_add_(0, rows, w)
     inv = (deg + _EPS).pow(-0.5)
     w = inv[rows] * w * inv[cols]
-    return torch.sparse_coo_tensor(torch.stack([rows, cols]), w, (n, n)).coalesce()
+    return sparse(torch.stack([rows, cols]), w, (n, n))
 
 
 def knn_graph(
