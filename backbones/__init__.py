@@ -1,4 +1,11 @@
-"""Recommender backbones. Importing this package registers every model."""
+"""Recommender backbones. Importing this package registers every model module in it.
+
+A new backbone is one module here that defines a ``Backbone`` subclass decorated with
+``@register``; nothing else needs editing.
+"""
+import importlib
+import pkgutil
+
 from backbones.base import (
     Backbone,
     BackboneConfig,
@@ -10,8 +17,10 @@ from backbones.base import (
     registered,
 )
 
-# Each model module registers itself on import.
-from backbones import freedom, pop, vbpr  # noqa: E402,F401
+_SUPPORT = {"base", "cache", "graph", "losses"}  # shared mechanisms, not models
+for _mod in pkgutil.iter_modules(__path__):
+    if _mod.name not in _SUPPORT and not _mod.name.startswith("_"):
+        importlib.import_module(f"backbones.{_mod.name}")
 
 __all__ = [
     "Backbone",
