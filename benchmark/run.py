@@ -53,8 +53,10 @@ class RunSpec:
             raise ValueError(f"unknown arm {self.arm!r}; expected one of {', '.join(ARMS)}")
 
     def backbone_config(self):
+        """The backbone's defaults, its per-dataset defaults (e.g. LGMRec), then overrides."""
         cls = get_backbone(self.backbone)
-        return cls.Config.from_dict(dict(self.params))
+        per_dataset = getattr(cls.Config, "dataset_defaults", {}).get(self.dataset, {})
+        return cls.Config.from_dict({**per_dataset, **dict(self.params)})
 
     def identity(self, dataset_fingerprint: str) -> dict:
         """Everything that determines the result, except the seed."""
