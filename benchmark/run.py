@@ -110,8 +110,12 @@ def execute(
     on_epoch: Optional[Callable[[int, float], None]] = None,
     force: bool = False,
     protocol_setup: Optional[Callable[[Dataset], tuple]] = None,
+    tags: Optional[dict] = None,
 ) -> dict:
     """Run ``spec`` on ``dataset`` unless its record exists; return the record.
+
+    ``tags`` (e.g. {"role": "trial", "trial": {...}} or {"role": "final"}) are stored in the
+    record but are not part of its key: the same configuration and seed is one run.
 
     ``protocol_setup(dataset)`` (cold start) returns (train dataset, eval_target, fit_items, extra).
     """
@@ -133,6 +137,7 @@ def execute(
                    eval_target=eval_target)
     record = make_record(spec, dataset, key, model, result, dev, setup_seconds, time.perf_counter() - t0)
     record.update(extra)
+    record.update(tags or {})
     if store is not None:
         per_user = {}
         for split, res in (("valid", result.valid), ("test", result.test)):
