@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import importlib
 import io
 import json
@@ -34,6 +35,7 @@ from benchmark.splits import TEST, TRAIN, VALID, users_without_train
 REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
 MODALITIES = ("image", "text")
 REAL_DATASETS = ("baby", "sports", "clothing")
+SYNTHETIC_DATASETS = ("synthetic", "synthetic-clothing")  # generated, never read from disk
 DATA_ROOT_ENV = "MOTOR_BENCH_DATA"
 SPLIT_NAMES = {TRAIN: "train", VALID: "valid", TEST: "test"}
 
@@ -306,21 +308,25 @@ def resolve(
     seed: Optional[int] = None,
     **synthetic_options,
 ) -> Dataset:
-    """A dataset by name (baby, sports, clothing, synthetic) or by MMRec folder path.
+    """A dataset by name (baby, sports, clothing, synthetic, synthetic-clothing) or by folder path.
 
     Real datasets live in ``<data root>/<name>/``; ``synthetic`` is generated with
     ``SyntheticConfig(seed=seed, **synthetic_options)`` (defaults where not given).
     """
-    if name_or_dir == "synthetic":
+    if name_or_dir in SYNTHETIC_DATASETS:
         from benchmark.synthetic import SyntheticConfig, generate
 
         if seed is not None:
             synthetic_options["seed"] = seed
         try:
-            config = SyntheticConfig(**synthetic_options)
+            if name_or_dir == "synthetic-clothing":
+                config = SyntheticConfig.clothing_sized(**synthetic_options)
+            else:
+                config = SyntheticConfig(**synthetic_options)
         except TypeError as exc:
-            raise DataError(f"synthetic: {exc}") from None
-        return generate(config)
+            raise DataError(f"{name_or_dir}: {exc}") from None
+        data = generate(config)
+        return dataclasses.replace(data, name=name_or_dir) if data.name != name_or_dir else data
     if synthetic_options:
         raise DataError(
             f"{name_or_dir}: options {', '.join(sorted(synthetic_options))} apply only to 'synthetic'"
@@ -338,7 +344,7 @@ def resolve(
     folder = Path(name_or_dir)
     if not folder.exists():
         raise DataError(
-            f"{name_or_dir}: no such dataset folder (known names: {', '.join(REAL_DATASETS)}, synthetic)"
+            f"{name_or_dir}: no such dataset folder (known names: {', '.join(REAL_DATASETS + SYNTHETIC_DATASETS)})"
         )
     return load_mmrec(folder)
 

@@ -298,7 +298,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.protocol == "cold-start":
             from benchmark.coldstart import cold_start_setup
 
-            setup = cold_start_setup(seed=args.seed)
+            setup = cold_start_setup()
         store = RunStore(args.results or default_results())
         record = execute(spec, dataset, store, device=args.device, cache_dir=args.cache_dir or default_cache(),
                          progress=not args.no_progress, force=args.force, protocol_setup=setup)

@@ -101,7 +101,7 @@ def train(
 
     ``on_epoch(epoch, valid_metric)`` is called after each validation (raise Pruned to stop).
     ``eval_target`` optionally overrides what valid/test rank (cold-start protocol):
-    {"valid": csr, "test": csr, "candidates": array or None}.
+    {"valid": csr, "test": csr, "candidates": array or None, "negative_pool": array or None}.
     """
     model.to(device)
     tgt = eval_target or {}
@@ -117,7 +117,7 @@ def train(
         test = run_eval("test")
         return TrainResult(0, best_valid, test, history, 0, time.perf_counter() - t0, "not trainable")
 
-    sampler = PairSampler(dataset.train, cfg.batch_size, rng)
+    sampler = PairSampler(dataset.train, cfg.batch_size, rng, negative_pool=tgt.get("negative_pool"))
     opt = _make_optimizer(model)
     c = model.config
     decay, step = getattr(c, "lr_decay", 1.0), getattr(c, "lr_decay_step", 50)
