@@ -32,12 +32,16 @@ Deviations from MMRec / the authors' code, documented in REPRODUCE.md:
   We implement the paper's routing, where users aggregate the features of their items.
 - MMRec's loss also adds the whole visual preference table's mean square (a leftover from its
   MMGCN port); we follow the authors' GRCN loss (batch users' preferences of every modality).
-- Edge-wise operations use plain torch (gather, index_add_, scatter_reduce for the per-node
-  softmax) instead of torch_geometric; edge dropout is 0 as in MMRec, so none is applied.
+- Edge-wise operations use plain torch instead of torch_geometric: edge dot products are a
+  sampled dense-dense product (torch.sparse.sampled_addmm), edge-weighted aggregation a CSR
+  sparse-dense product, both wrapped in small autograd functions so that no (E, d) message
+  tensor is kept (memory stays O(E + (U + I) d)); the per-node softmax uses scatter_reduce
+  (max) and index_add_ (sum). Edge dropout is 0 as in MMRec, so none is applied.
 - Raw feature tables are frozen buffers (as in MMRec).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
@@ -51,6 +55,8 @@ from backbones.base import Backbone, BackboneConfig, Batch, register
 from backbones.losses import bpr_loss, dot_scores
 
 MODALITIES = ("image", "text")
+# CSR x dense products are stable and tested here; silence torch's one-off "beta" notice
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
 @dataclass(frozen=True)
@@ -78,39 +84,115 @@ def edge_softmax(scores: Tensor, index: Tensor, n: int) -> Tensor:
     return e / (denom[index] + 1e-16)
 
 
-def aggregate(messages: Tensor, index: Tensor, n: int) -> Tensor:
-    """Sum of edge messages at their receiving nodes."""
-    return torch.zeros(n, messages.shape[1], dtype=messages.dtype, device=messages.device).index_add_(
-        0, index, messages)
+class BipartiteEdges(nn.Module):
+    """The E train edges (user u_e, item i_e), user-major, with CSR structures of both directions.
+
+    Edge-valued propagation runs as CSR sparse x dense products and edge dot products as sampled
+    dense x dense products (SDDMM), so no (E, d) tensor is ever materialised.
+    """
+
+    def __init__(self, train: sp.spmatrix):
+        super().__init__()
+        m = sp.csr_matrix(train, dtype=np.float32)
+        m.sum_duplicates()  # canonical: sorted by user, then item
+        coo = m.tocoo()
+        n_users, n_items = coo.shape
+        u = torch.from_numpy(coo.row.astype(np.int64))
+        i = torch.from_numpy(coo.col.astype(np.int64))
+        perm = torch.from_numpy(np.lexsort((coo.row, coo.col)).astype(np.int64))  # item-major order
+        self.n_users, self.n_items = n_users, n_items
+        for name, t in {
+            "user": u, "item": i, "perm": perm,
+            "crow_u": _crow(u, n_users), "crow_i": _crow(i[perm], n_items), "user_by_item": u[perm],
+        }.items():
+            self.register_buffer(name, t, persistent=False)
+
+    def to_users(self, values: Tensor, x_items: Tensor) -> Tensor:
+        """out[u] = sum over u's edges e of values[e] * x_items[i_e]."""
+        return _EdgeSpMM.apply(values, x_items, self, False)
+
+    def to_items(self, values: Tensor, x_users: Tensor) -> Tensor:
+        """out[i] = sum over i's edges e of values[e] * x_users[u_e]."""
+        return _EdgeSpMM.apply(values, x_users, self, True)
+
+    def dot(self, x_users: Tensor, x_items: Tensor) -> Tensor:
+        """<x_users[u_e], x_items[i_e]> for every edge e."""
+        return _EdgeDot.apply(x_users, x_items, self)
+
+    def sddmm(self, x_users: Tensor, x_items: Tensor) -> Tensor:
+        """<x_users[u_e], x_items[i_e]> in edge order, computed only at the edges."""
+        pattern = self.csr(torch.zeros_like(x_users[:1, 0]).expand(self.user.numel()), False)
+        return torch.sparse.sampled_addmm(pattern, x_users, x_items.T, beta=0.0).values()
+
+    def csr(self, values: Tensor, to_items: bool) -> Tensor:
+        if to_items:
+            return torch.sparse_csr_tensor(self.crow_i, self.user_by_item, values[self.perm],
+                                           (self.n_items, self.n_users), check_invariants=False)
+        return torch.sparse_csr_tensor(self.crow_u, self.item, values, (self.n_users, self.n_items),
+                                       check_invariants=False)
 
 
-def refine(pref: Tensor, feats: Tensor, eu: Tensor, ei: Tensor, n_routing: int):
+def _crow(sorted_rows: Tensor, n: int) -> Tensor:
+    crow = torch.zeros(n + 1, dtype=torch.int64)
+    crow[1:] = torch.bincount(sorted_rows, minlength=n).cumsum(0)
+    return crow
+
+
+class _EdgeSpMM(torch.autograd.Function):
+    """Sparse (edge-valued) x dense product, differentiable in the edge values and the dense input."""
+
+    @staticmethod
+    def forward(ctx, values, x, edges, to_items):
+        ctx.edges, ctx.to_items = edges, to_items
+        ctx.save_for_backward(values, x)
+        return edges.csr(values, to_items) @ x
+
+    @staticmethod
+    def backward(ctx, grad):
+        values, x = ctx.saved_tensors
+        e, to_items = ctx.edges, ctx.to_items
+        g_values = g_x = None
+        if ctx.needs_input_grad[0]:  # d out[r] / d values[e] = x[source of e], r the receiver
+            g_values = e.sddmm(x, grad) if to_items else e.sddmm(grad, x)
+        if ctx.needs_input_grad[1]:
+            g_x = e.csr(values, not to_items) @ grad
+        return g_values, g_x, None, None
+
+
+class _EdgeDot(torch.autograd.Function):
+    """Edge dot products <a[u_e], b[i_e]> (an SDDMM); the backward pass is two sparse products."""
+
+    @staticmethod
+    def forward(ctx, a, b, edges):
+        ctx.edges = edges
+        ctx.save_for_backward(a, b)
+        return edges.sddmm(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        e = ctx.edges
+        g_a = e.csr(grad, False) @ b if ctx.needs_input_grad[0] else None
+        g_b = e.csr(grad, True) @ a if ctx.needs_input_grad[1] else None
+        return g_a, g_b, None
+
+
+def refine(pref: Tensor, feats: Tensor, edges: BipartiteEdges, n_routing: int):
     """One modality's graph refining layer.
 
-    ``pref`` (U, d) and ``feats`` (I, d) are normalised; ``eu``/``ei`` list the E train edges.
-    Returns (user rep (U, d), item rep (I, d), a_to_item (E,), a_to_user (E,)): the attention of
-    the message user -> item (softmax over the item's users) and item -> user (over the
-    user's items)."""
+    ``pref`` (U, d) and ``feats`` (I, d) are normalised. Returns (user rep (U, d), item rep
+    (I, d), a_to_item (E,), a_to_user (E,)): the attention of the message user -> item (softmax
+    over the item's users) and item -> user (softmax over the user's items), in edge order."""
     n_users, n_items = pref.shape[0], feats.shape[0]
-    f_e = feats[ei]
     for _ in range(n_routing):
-        a = edge_softmax((pref[eu] * f_e).sum(-1), eu, n_users)
-        pref = F.normalize(pref + aggregate(f_e * a.unsqueeze(1), eu, n_users))
-    p_e = pref[eu]
-    s = (p_e * f_e).sum(-1)  # <p_u, f_i> is the score of both directions of the edge
-    a_user = edge_softmax(s, eu, n_users)
-    a_item = edge_softmax(s, ei, n_items)
-    users = pref + aggregate(f_e * a_user.unsqueeze(1), eu, n_users)
-    items = feats + aggregate(p_e * a_item.unsqueeze(1), ei, n_items)
+        a = edge_softmax(edges.dot(pref, feats), edges.user, n_users)
+        pref = F.normalize(pref + edges.to_users(a, feats))
+    s = edges.dot(pref, feats)  # <p_u, f_i> scores both directions of the edge
+    a_user = edge_softmax(s, edges.user, n_users)
+    a_item = edge_softmax(s, edges.item, n_items)
+    users = pref + edges.to_users(a_user, feats)
+    items = feats + edges.to_items(a_item, pref)
     return users, items, a_item, a_user
-
-
-def weighted_propagate(x_users: Tensor, x_items: Tensor, eu: Tensor, ei: Tensor,
-                       w_to_item: Tensor, w_to_user: Tensor):
-    """One sum-aggregation layer over the symmetric graph with per-direction edge weights."""
-    users = aggregate(x_items[ei] * w_to_user.unsqueeze(1), eu, x_users.shape[0])
-    items = aggregate(x_users[eu] * w_to_item.unsqueeze(1), ei, x_items.shape[0])
-    return users, items
 
 
 @register
@@ -124,9 +206,7 @@ class GRCN(Backbone):
         if not mods:
             data.feature("image", self.name)  # raises the standard missing-feature error
         d, dc = config.embedding_dim, config.latent_dim
-        coo = sp.csr_matrix(data.train).tocoo()
-        self.register_buffer("edge_user", torch.from_numpy(coo.row.astype(np.int64)), persistent=False)
-        self.register_buffer("edge_item", torch.from_numpy(coo.col.astype(np.int64)), persistent=False)
+        self.edges = BipartiteEdges(data.train)
         self.user_id = nn.Parameter(nn.init.xavier_normal_(torch.empty(data.n_users, d)))
         self.preference = nn.ParameterDict()
         self.mlp = nn.ModuleDict()
@@ -145,14 +225,15 @@ class GRCN(Backbone):
 
     def forward(self):
         """(user representations, item representations, item ID rows from the encoder)."""
-        eu, ei = self.edge_user, self.edge_item
+        edges = self.edges
+        eu, ei = edges.user, edges.item
         item_ids = self.item_encoder()
         conf_item = self.item_conf(item_ids)
         reps_u, reps_i, w_item, w_user = [], [], [], []
         for k, m in enumerate(self.mlp):
             feats = F.normalize(F.leaky_relu(self.mlp[m](getattr(self, f"raw_{m}"))))
             pref = F.normalize(self.preference[m])
-            ru, ri, a_item, a_user = refine(pref, feats, eu, ei, self.config.n_routing)
+            ru, ri, a_item, a_user = refine(pref, feats, edges, self.config.n_routing)
             reps_u.append(ru)
             reps_i.append(ri)
             w_item.append(a_item * self.user_conf[eu, k])  # user -> item: the user's confidence
@@ -160,8 +241,8 @@ class GRCN(Backbone):
         w_item = torch.relu(torch.stack(w_item, 1).amax(1))
         w_user = torch.relu(torch.stack(w_user, 1).amax(1))
         xu, xi = F.normalize(self.user_id), F.normalize(item_ids)
-        x1u, x1i = weighted_propagate(xu, xi, eu, ei, w_item, w_user)
-        x2u, x2i = weighted_propagate(x1u, x1i, eu, ei, w_item, w_user)
+        x1u, x1i = edges.to_users(w_user, xi), edges.to_items(w_item, xu)
+        x2u, x2i = edges.to_users(w_user, x1i), edges.to_items(w_item, x1u)
         users = torch.cat([xu + x1u + x2u] + reps_u, dim=1)
         items = torch.cat([xi + x1i + x2i] + reps_i, dim=1)
         return users, items, item_ids

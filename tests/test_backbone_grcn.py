@@ -2,7 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backbones.grcn import edge_softmax, refine
+import scipy.sparse as sp
+
+from backbones.grcn import BipartiteEdges, edge_softmax, refine
 from benchmark.run import RunSpec, build_model
 from tests.backbone_contract import N_ITEMS, check_backbone, tiny_dataset
 
@@ -27,7 +29,9 @@ def test_refine_matches_a_loop_over_nodes():
     feats = F.normalize(torch.randn(4, 4, generator=g))
     eu = torch.tensor([0, 0, 1, 1, 1, 2])
     ei = torch.tensor([0, 1, 1, 2, 3, 3])
-    users, items, a_item, a_user = refine(pref, feats, eu, ei, n_routing=2)
+    edges = BipartiteEdges(sp.csr_matrix((torch.ones(6).numpy(), (eu.numpy(), ei.numpy())), shape=(3, 4)))
+    assert torch.equal(edges.user, eu) and torch.equal(edges.item, ei)
+    users, items, a_item, a_user = refine(pref, feats, edges, n_routing=2)
 
     p = pref.clone()
     nbr_u = {u: [i for uu, i in zip(eu.tolist(), ei.tolist()) if uu == u] for u in range(3)}
@@ -68,3 +72,26 @@ def test_item_confidence_is_read_off_the_item_encoder():
         users2, _, _ = model.forward()
         assert not torch.allclose(users2[:, :64], xu)
     assert users.shape == (n_users, 64 + 2 * 64)
+
+
+def test_edge_products_match_dense_gradients():
+    g = torch.Generator().manual_seed(1)
+    train = sp.random(5, 7, density=0.4, random_state=3, format="csr")
+    train.data[:] = 1.0
+    edges = BipartiteEdges(train)
+    dense = torch.zeros(5, 7)
+    vals = torch.rand(edges.user.numel(), generator=g, requires_grad=True)
+    xu = torch.randn(5, 3, generator=g, requires_grad=True)
+    xi = torch.randn(7, 3, generator=g, requires_grad=True)
+
+    def dense_of(v):
+        return dense.index_put((edges.user, edges.item), v)
+
+    out = (edges.to_users(vals, xi) ** 2).sum() + (edges.to_items(vals, xu) ** 3).sum() + edges.dot(xu, xi).exp().sum()
+    grads = torch.autograd.grad(out, (vals, xu, xi))
+    a = dense_of(vals)
+    ref = (a @ xi).pow(2).sum() + (a.T @ xu).pow(3).sum() + (xu @ xi.T)[edges.user, edges.item].exp().sum()
+    ref_grads = torch.autograd.grad(ref, (vals, xu, xi))
+    assert torch.allclose(out, ref, rtol=1e-5)
+    for got, want in zip(grads, ref_grads):
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-5)
