@@ -40,7 +40,9 @@ Deviations from MMRec, each for a reason:
   port) are not built;
 - scores are recomputed at evaluation (MMRec scores from ``result_embed`` cached during the last
   training batch);
-- ``n_layers`` is honoured (MMRec always runs two convolutions); the default 2 is MMRec's.
+- ``n_layers`` is honoured (MMRec always runs two convolutions); the default 2 is MMRec's;
+- defaults for the grid parameters are the authors' (lr 1e-4, reg_weight 0.1; MMRec states only
+  the grid). On Baby, lr 1e-4 beat lr 1e-3 on valid Recall@20 (0.0755 vs 0.0653 within 12 epochs).
 
 Implementation notes (no effect on the result): the modality branches share the user-item
 graph, so they are propagated side by side as one (U + I) x (M * 64) matrix; graphs are kept in
@@ -95,7 +97,8 @@ def _propagate(a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
 @dataclass(frozen=True)
 class DualGNNConfig(BackboneConfig):
-    reg_weight: float = 1e-3
+    learning_rate: float = 1e-4  # the authors' default (MMRec only gives the grid)
+    reg_weight: float = 0.1  # the authors' default (their ``weight_decay`` is this weight)
     aggr_mode: str = "add"
     n_layers: int = 2
     user_k: int = 40  # neighbours per user in the co-occurrence graph
