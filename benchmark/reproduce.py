@@ -256,6 +256,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                     + "".join(traceback.format_exception(e)[-3:]))
     except KeyboardInterrupt:
         interrupted = True
+        for cell in cells:
+            if cell.status == "pending":
+                cell.status = "interrupted"
+                break
     finally:
         bar.close()
     wall = time.perf_counter() - t0
