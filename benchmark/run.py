@@ -277,8 +277,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     if args.list:
         for name, cls in registered().items():
-            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            print(f"{name:10s} {doc}")
+            doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip()
+            print(f"{name:10s} {doc.splitlines()[0] if doc else ''}")
         return 0
     if not args.backbone:
         p.error("--backbone is required (see --list)")
