@@ -61,6 +61,43 @@ def propagate_mean(adj: Tensor, ego: Tensor, n_layers: int) -> Tensor:
     return torch.stack(layers, dim=0).mean(dim=0)
 
 
+_EDGE_CHUNK = 1 << 16
+
+
+class _EdgeSpMM(torch.autograd.Function):
+    """(n_rows x n_cols matrix given by edge lists) @ x with gradients for the edge values."""
+
+    @staticmethod
+    def forward(ctx, rows, cols, values, x, n_rows):
+        ctx.save_for_backward(rows, cols, values, x)
+        ctx.n_rows = n_rows
+        adj = sparse(torch.stack([rows, cols]), values.detach(), (n_rows, x.shape[0]))
+        return torch.sparse.mm(adj, x.detach())
+
+    @staticmethod
+    def backward(ctx, grad):
+        rows, cols, values, x = ctx.saved_tensors
+        grad_values = grad_x = None
+        if ctx.needs_input_grad[2]:  # d out / d v_e = <grad[row_e], x[col_e]>, in edge chunks
+            grad_values = torch.empty_like(values)
+            for s in range(0, rows.numel(), _EDGE_CHUNK):
+                e = s + _EDGE_CHUNK
+                grad_values[s:e] = (grad[rows[s:e]] * x[cols[s:e]]).sum(-1)
+        if ctx.needs_input_grad[3]:
+            adj_t = sparse(torch.stack([cols, rows]), values.detach(), (x.shape[0], ctx.n_rows))
+            grad_x = torch.sparse.mm(adj_t, grad)
+        return None, None, grad_values, grad_x, None
+
+
+def spmm_edges(rows: Tensor, cols: Tensor, values: Tensor, x: Tensor, n_rows: Optional[int] = None) -> Tensor:
+    """A @ x for the sparse A with entries A[rows[e], cols[e]] += values[e], differentiable in
+    ``values`` and ``x``. Unlike ``torch.sparse.mm`` with a values-requiring-grad sparse tensor
+    (whose backward forms the dense grad @ x.T, an n x n matrix), the values' gradient is computed
+    edge by edge in chunks, so memory stays O(nnz + n * d). For learnable edge weights."""
+    n = x.shape[0] if n_rows is None else n_rows
+    return _EdgeSpMM.apply(rows, cols, values, x, n)
+
+
 def topk_cosine(features: Tensor, k: int, chunk: int = 2048) -> tuple[Tensor, Tensor]:
     """Each row's k most cosine-similar rows (itself included), computed in row chunks."""
     n = features.shape[0]
@@ -109,3 +146,4 @@ def knn_graph(
     val = torch.from_numpy(arrays["values"]) if weighted else None
     graph = knn_sparse(idx, val, features.shape[0])
     return graph if device is None else graph.to(device)
+

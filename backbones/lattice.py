@@ -23,7 +23,9 @@ Deviations from MMRec / the authors' code, and why:
   trainable nn.Embedding, which fine-tunes the 4096-d tables: a hidden per-item table that would
   survive in the ID-free MOTOR arm and costs 23k x 4096 parameters on Clothing.
 - The learned item graph is a SPARSE top-k graph (graph.topk_cosine in row chunks); MMRec builds
-  dense n_items x n_items similarity and adjacency matrices.
+  dense n_items x n_items similarity and adjacency matrices. Propagation over its learnable edge
+  values goes through graph.spmm_edges, whose backward computes the values' gradient edge by
+  edge (torch.sparse.mm's own backward would form a dense n_items x n_items product).
 - When the learned graph is rebuilt: MMRec rebuilds it (with gradients) on the first batch of an
   epoch, detaches it for the other batches (so the projections and modal weights learn from one
   batch per epoch) and rebuilds it once per evaluation *batch* in full_sort_predict. Here the
@@ -41,7 +43,7 @@ Deviations from MMRec / the authors' code, and why:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Mapping, Optional
+from typing import Callable, ClassVar, Mapping, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,7 +52,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
-from backbones.graph import bipartite, knn_graph, propagate_mean, sparse, to_torch_sparse, topk_cosine
+from backbones.graph import (bipartite, knn_graph, propagate_mean, spmm_edges, to_torch_sparse,
+                             topk_cosine)
 from backbones.losses import bpr_loss, dot_scores, l2_loss
 
 _EPS = 1e-7
@@ -132,8 +135,12 @@ class LATTICE(Backbone):
             out[m] = (rows, idx.reshape(-1), vals.reshape(-1))
         return out
 
-    def item_graph(self, feats: Mapping[str, Tensor], neighbours: Mapping[str, Tensor]) -> Tensor:
-        """S = lambda * sum_m w_m S_init_m + (1 - lambda) * norm(sum_m w_m S_learned_m), sparse."""
+    def item_propagator(self, feats: Mapping[str, Tensor], neighbours: Mapping[str, Tensor]
+                        ) -> Callable[[Tensor], Tensor]:
+        """x -> S x for S = lambda * sum_m w_m S_init_m + (1 - lambda) * norm(sum_m w_m S_learned_m).
+
+        S stays in sparse pieces: the learned part as edge lists whose values are differentiable
+        (graph.spmm_edges), the initial graphs as fixed sparse tensors scaled by their weights."""
         lam = self.config.lambda_coeff
         w = torch.softmax(self.modal_weight, dim=0)
         entries = self.learned_entries(feats, neighbours)
@@ -142,13 +149,16 @@ class LATTICE(Backbone):
         vals = torch.cat([w[j] * entries[m][2] for j, m in enumerate(self.mods)])
         deg = torch.zeros(self.n_items, device=vals.device, dtype=vals.dtype).index_add(0, rows, vals)
         inv = deg.clamp_min(_EPS).pow(-0.5)
-        all_idx = [torch.stack([rows, cols])]
-        all_vals = [(1.0 - lam) * inv[rows] * vals * inv[cols]]
-        for j, m in enumerate(self.mods):
-            g = getattr(self, f"init_{m}")
-            all_idx.append(g.indices())
-            all_vals.append(lam * w[j] * g.values())
-        return sparse(torch.cat(all_idx, dim=1), torch.cat(all_vals), (self.n_items, self.n_items))
+        learned = (1.0 - lam) * inv[rows] * vals * inv[cols]
+        init = [(lam * w[j], getattr(self, f"init_{m}")) for j, m in enumerate(self.mods)]
+
+        def apply(x: Tensor) -> Tensor:
+            out = spmm_edges(rows, cols, learned, x, self.n_items)
+            for weight, graph in init:
+                out = out + weight * torch.sparse.mm(graph, x)
+            return out
+
+        return apply
 
     def on_epoch_start(self, epoch: int) -> None:
         # top-k neighbour lists fixed for this epoch; their values stay differentiable per step
@@ -156,11 +166,11 @@ class LATTICE(Backbone):
 
     # ---------------------------------------------------------------- model
 
-    def forward(self, item_adj: Tensor):
+    def forward(self, item_graph: Callable[[Tensor], Tensor]):
         x = self.item_encoder()
         h = x
         for _ in range(self.config.n_layers):
-            h = torch.sparse.mm(item_adj, h)
+            h = item_graph(h)
         out = propagate_mean(self.norm_adj, torch.cat([self.user, x]), self.config.n_ui_layers)
         users, items = torch.split(out, [self.n_users, self.n_items])
         return users, items + F.normalize(h, p=2, dim=1)
@@ -169,11 +179,11 @@ class LATTICE(Backbone):
         feats = self.projected()
         if self._epoch_neighbours is None:
             self._epoch_neighbours = self.learned_neighbours(feats)
-        users, items = self.forward(self.item_graph(feats, self._epoch_neighbours))
+        users, items = self.forward(self.item_propagator(feats, self._epoch_neighbours))
         u, p, n = users[batch.users], items[batch.pos], items[batch.neg]
         return bpr_loss(dot_scores(u, p), dot_scores(u, n)) + self.config.reg_weight * l2_loss(u, p, n)
 
     def scorer(self):
         feats = self.projected()
-        users, items = self.forward(self.item_graph(feats, self.learned_neighbours(feats)))
+        users, items = self.forward(self.item_propagator(feats, self.learned_neighbours(feats)))
         return lambda idx: users[idx] @ items.T
