@@ -146,4 +146,3 @@ def knn_graph(
     val = torch.from_numpy(arrays["values"]) if weighted else None
     graph = knn_sparse(idx, val, features.shape[0])
     return graph if device is None else graph.to(device)
-
