@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import os
 import sys
 import time
 import traceback
@@ -73,6 +72,13 @@ class Profile:
         return [self.tuning_seed + 1 + i for i in range(self.seeds if n is None else n)]
 
 
+# default: calibrated on a shared 2-core machine (OMP_NUM_THREADS=2, load average 4-7 from other
+# jobs): 18 cells x (2 trials + 2 final seeds) = 72 runs, each stopped by the 8 s training budget,
+# 30 epochs or patience 5, batch 4096 (half MMRec's batches per epoch: under load a single epoch
+# of a graph backbone took longer than the budget) -> 867 s wall. With batch 2048 it took
+# 1405 s (budget 8 s) and 1643 s (budget 10 s). MOTOR searches M <= 16, K <= 256 here, so one
+# epoch of the MOTOR arm costs about what the ID arm's does. The numbers are a pipeline check,
+# not a replication: many runs stop after a few epochs.
 PROFILES = {
     "smoke": Profile(
         name="smoke", description="one-minute pass: 2 backbones, both arms, 1 trial, 1 seed, 2 epochs",
@@ -81,9 +87,10 @@ PROFILES = {
     ),
     "default": Profile(
         name="default",
-        description="every registered backbone of the nine, both arms, synthetic data, ~20 min on 2 cores",
-        datasets=("synthetic",), backbones=NINE, trials=2, seeds=2, epochs=30, patience=5, max_seconds=10,
-        m_max=16, k_max=256,
+        description="every registered backbone of the nine, both arms, synthetic data, 2 trials, 2 seeds, "
+                    "8 s per run (~15 min on 2 cores)",
+        datasets=("synthetic",), backbones=NINE, trials=2, seeds=2, epochs=30, patience=5, max_seconds=8,
+        batch_size=4096, m_max=16, k_max=256,
     ),
     "paper": Profile(
         name="paper",

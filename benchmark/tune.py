@@ -70,7 +70,7 @@ import optuna
 from optuna.trial import TrialState
 
 from backbones.base import MissingFeatureError, UnknownKeyError, get_backbone
-from benchmark.arms import ARMS, MODALITIES, MotorSettings
+from benchmark.arms import ARMS, MotorSettings
 from benchmark.dataset import Dataset
 from benchmark.run import RunSpec, default_cache, default_results, execute
 from benchmark.store import RunStore, atomic_write_json

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.reproduce import NINE, PROFILES, Profile
+from benchmark.reproduce import NINE, PROFILES
 
 REPO = Path(__file__).resolve().parents[1]
 

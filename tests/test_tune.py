@@ -19,7 +19,7 @@ from benchmark.store import RunStore
 from benchmark.train import TrainConfig
 from benchmark.tune import (TuneError, TuneSettings, best_path, default_storage, divisors, k_choices,
                             load_best, mask_url, search_space, spec_from_best, tune)
-from tests.backbone_contract import N_ITEMS, tiny_dataset
+from tests.backbone_contract import tiny_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = TrainConfig(epochs=2, patience=5, batch_size=512)
