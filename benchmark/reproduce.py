@@ -11,8 +11,9 @@ For every cell (dataset, backbone, arm) of the profile:
 2. final: the chosen config rerun with ``seeds`` further seeds (tuning seed + 1, + 2, ...), records
    with ``role: "final"``;
 then ``benchmark.table`` and ``benchmark.figures`` render ``<results>/tables`` and figures from the
-records. Results go to ``<results>`` = ``--results``, else ``$MOTOR_BENCH_RESULTS/<profile>`` or
-``results/<profile>``, so profiles never mix their records.
+records. Results go to ``<results>`` = ``--results``, else ``results/`` (or
+``$MOTOR_BENCH_RESULTS``) for the default profile and ``results/<profile>`` for smoke and paper,
+so those never mix their records with the main job's.
 
 Resumable: a run whose record exists is never repeated, a study only adds its missing trials, and
 the best configs are re-exported; rerun the same command after Ctrl-C or a killed process.
@@ -200,7 +201,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", choices=tuple(PROFILES), default="default")
     p.add_argument("--results", type=Path, default=None,
-                   help="results folder (default $MOTOR_BENCH_RESULTS/<profile> or results/<profile>)")
+                   help="results folder (default: results/ for the default profile, results/<profile> otherwise)")
     p.add_argument("--data-root", default=None, help="folder holding baby/ sports/ clothing/")
     p.add_argument("--cache-dir", type=Path, default=None, help="derived-artefact cache (default ./cache)")
     p.add_argument("--datasets", nargs="+", default=None, help="override the profile's datasets")
@@ -214,7 +215,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--no-report", action="store_true", help="do not render tables and figures")
     args = p.parse_args(argv)
     profile = PROFILES[args.profile]
-    results = args.results or default_results() / profile.name
+    # the main job (default profile) writes to results/ itself, so tox -e reproduce leaves
+    # results/tables/main.md; smoke and paper get their own subfolders and never mix records
+    results = args.results or (default_results() if profile.name == "default" else default_results() / profile.name)
     args.cache_dir = args.cache_dir or default_cache()
     log = lambda msg: tqdm.write(str(msg), file=sys.stderr)
 
