@@ -146,3 +146,31 @@ def knn_graph(
     val = torch.from_numpy(arrays["values"]) if weighted else None
     graph = knn_sparse(idx, val, features.shape[0])
     return graph if device is None else graph.to(device)
+
+
+def to_csr(t: Tensor) -> Tensor:
+    """CSR layout for propagation (torch flags CSR support as beta: that warning is silenced)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return t.coalesce().to_sparse_csr()
+
+
+class _PropagateWithTranspose(torch.autograd.Function):
+    """A @ x whose gradient A^T @ grad uses a stored transpose: both directions are plain
+    CSR x dense products (about twice as fast as COO on CPU, no per-step transpose)."""
+
+    @staticmethod
+    def forward(ctx, a, a_t, x):
+        ctx.a_t = a_t
+        return torch.sparse.mm(a, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, None, torch.sparse.mm(ctx.a_t, grad)
+
+
+def propagate_csr(a: Tensor, a_t: Tensor, x: Tensor) -> Tensor:
+    """A @ x for a fixed graph held as CSR ``a`` with its CSR transpose ``a_t`` (see to_csr)."""
+    return _PropagateWithTranspose.apply(a, a_t, x)

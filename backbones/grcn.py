@@ -26,13 +26,13 @@ reachable while M <= 64, though it now shares parameters with e_i).
 
 Deviations from MMRec / the authors' code, documented in REPRODUCE.md:
 - Item confidences come from the item encoder (above) instead of a per-item table.
-- Routing direction: the authors' code and MMRec pass [user, item] edges to a torch_geometric
+- Routing direction: the authors' code and MMRec pass [user, item] edges to a PyTorch Geometric
   GATConv with the default source_to_target flow, so routing messages land on the items and
   the users' rows (which the routing loop reads) stay zero: their routing never changes p_u.
   We implement the paper's routing, where users aggregate the features of their items.
 - MMRec's loss also adds the whole visual preference table's mean square (a leftover from its
   MMGCN port); we follow the authors' GRCN loss (batch users' preferences of every modality).
-- Edge-wise operations use plain torch instead of torch_geometric: edge dot products are a
+- Edge-wise operations use plain torch instead of PyTorch Geometric: edge dot products are a
   sampled dense-dense product (torch.sparse.sampled_addmm), edge-weighted aggregation a CSR
   sparse-dense product, both wrapped in small autograd functions so that no (E, d) message
   tensor is kept (memory stays O(E + (U + I) d)); the per-node softmax uses scatter_reduce

@@ -35,7 +35,7 @@ Deviations from MMRec, documented in REPRODUCE.md:
   MMRec regularises only the visual preference table (whole-table mean) and, since that table
   was never trained, the term had no effect there.
 - Mean aggregation is a row-normalised sparse adjacency (torch.sparse.mm) instead of
-  torch_geometric message passing; no self-loops, as in MMRec.
+  PyTorch Geometric message passing; no self-loops, as in MMRec.
 - Raw feature tables are frozen buffers (as in MMRec).
 """
 from __future__ import annotations
@@ -78,7 +78,7 @@ class MMGCNConfig(BackboneConfig):
 def mean_adjacency(train: sp.spmatrix) -> Tensor:
     """D^-1 A over the symmetric (U+I) user-item graph: row v averages v's neighbours.
 
-    Nodes without neighbours get an all-zero row (torch_geometric's mean of nothing)."""
+    Nodes without neighbours get an all-zero row (PyTorch Geometric's mean of nothing)."""
     a = bipartite(train)
     deg = np.asarray(a.sum(axis=1)).ravel()
     inv = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
