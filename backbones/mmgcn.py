@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
-from backbones.graph import bipartite, to_torch_sparse
+from backbones.graph import bipartite, propagate_csr, to_csr, to_torch_sparse
 from backbones.losses import bpr_loss, dot_scores
 
 MODALITIES = ("image", "text")
@@ -112,11 +112,11 @@ class ModalityGCN(nn.Module):
                 nn.init.xavier_normal_(g.weight)
             self.combine.append(g)
 
-    def forward(self, adj: Tensor, features: Tensor, id_embedding: Tensor) -> Tensor:
+    def forward(self, adj: Tensor, adj_t: Tensor, features: Tensor, id_embedding: Tensor) -> Tensor:
         feats = self.mlp(features) if self.mlp is not None else features
         x = F.normalize(torch.cat([self.preference, feats]))
         for w, lin, g in zip(self.conv, self.linear, self.combine):
-            h = F.leaky_relu(torch.sparse.mm(adj, x) @ w)  # mean_j(x_j W) == (mean_j x_j) W
+            h = F.leaky_relu(propagate_csr(adj, adj_t, x) @ w)  # mean_j(x_j W) == (mean_j x_j) W
             x_hat = F.leaky_relu(lin(x)) + id_embedding
             x = F.leaky_relu(g(torch.cat([h, x_hat], dim=1))) if self.concat else F.leaky_relu(g(h) + x_hat)
         return x
@@ -135,7 +135,10 @@ class MMGCN(Backbone):
         d = config.embedding_dim
         self.modality_names = tuple(mods)
         self.user_id = nn.Parameter(nn.init.xavier_normal_(torch.empty(data.n_users, d)))
-        self.register_buffer("adj", mean_adjacency(data.train), persistent=False)
+        adj = mean_adjacency(data.train)
+        # CSR with a stored transpose: D^-1 A is not symmetric, and CSR SpMM is ~2x COO on CPU
+        self.register_buffer("adj", to_csr(adj), persistent=False)
+        self.register_buffer("adj_t", to_csr(adj.t()), persistent=False)
         self.gcns = nn.ModuleDict()
         latent = {"image": config.image_latent_dim, "text": config.text_latent_dim}
         for m in mods:
@@ -149,7 +152,7 @@ class MMGCN(Backbone):
         ids = torch.cat([self.user_id, items])
         rep = None
         for m, gcn in self.gcns.items():
-            out = gcn(self.adj, getattr(self, f"raw_{m}"), ids)
+            out = gcn(self.adj, self.adj_t, getattr(self, f"raw_{m}"), ids)
             rep = out if rep is None else rep + out
         rep = rep / len(self.gcns)
         users, item_rep = torch.split(rep, [self.n_users, self.n_items])
