@@ -25,7 +25,9 @@ ID arm c_i = e_i W + b is a linear read-out of the item's ID vector (any (I, M) 
 reachable while M <= 64, though it now shares parameters with e_i).
 
 Deviations from MMRec / the authors' code, documented in REPRODUCE.md:
-- Item confidences come from the item encoder (above) instead of a per-item table.
+- Item confidences c_i = Linear(64 -> M)(item encoder output) in both arms, instead of MMRec's
+  learnable (U + I, M) ``model_specific_conf`` whose item rows are a per-item table; the user
+  rows stay a learnable (U, M) table.
 - Routing direction: the authors' code and MMRec pass [user, item] edges to a PyTorch Geometric
   GATConv with the default source_to_target flow, so routing messages land on the items and
   the users' rows (which the routing loop reads) stay zero: their routing never changes p_u.
