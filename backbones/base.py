@@ -46,6 +46,13 @@ class InteractionData:
             )
         return self.features[modality]
 
+    def present_modalities(self, model: str) -> list[str]:
+        """The feature modalities present (image before text); at least one is required."""
+        present = [m for m in ("image", "text") if m in self.features]
+        if not present:
+            self.feature("image", model)  # raises the standard missing-feature error
+        return present
+
     def cache_key(self, *parts: Any) -> str:
         """A key over the data fingerprint and the given parameters."""
         h = hashlib.sha256(self.fingerprint.encode())

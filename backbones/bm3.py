@@ -43,7 +43,6 @@ from backbones.base import Backbone, BackboneConfig, Batch, register
 from backbones.graph import normalized_adjacency, propagate_mean
 from backbones.losses import emb_loss
 
-MODALITIES = ("image", "text")
 
 
 @dataclass(frozen=True)
@@ -74,9 +73,7 @@ class BM3(Backbone):
         if not 0.0 <= config.dropout < 1.0:
             raise ValueError(f"bm3.dropout: expected a value in [0, 1), got {config.dropout}")
         d = config.embedding_dim
-        self.mods = [m for m in MODALITIES if m in data.features]
-        if not self.mods:
-            data.feature("image", self.name)  # raises the standard missing-feature error
+        self.mods = data.present_modalities(self.name)
         self.user = nn.Parameter(nn.init.xavier_uniform_(torch.empty(data.n_users, d)))
         self.register_buffer("norm_adj", normalized_adjacency(data.train), persistent=False)
         self.predictor = nn.Linear(d, d)

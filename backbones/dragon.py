@@ -41,19 +41,15 @@ Deviations from MMRec, documented in REPRODUCE.md:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
-from backbones.dualgnn import user_graph, user_item_graph
+from backbones.dualgnn import ModalityBranches, user_graph, user_item_graph
 from backbones.freedom import item_graph
-from backbones.losses import dot_scores
+from backbones.graph import propagate_csr, register_csr_pair
 
 
 @dataclass(frozen=True)
@@ -88,52 +84,29 @@ class DRAGON(Backbone):
 
     def __init__(self, data, item_encoder, config: DRAGONConfig):
         super().__init__(data, item_encoder, config)
-        d = config.embedding_dim
-        self.mods = [m for m in ("image", "text") if m in data.features]
-        if not self.mods:
-            data.feature("image", self.name)  # raises the standard missing-feature error
-        self.register_buffer("adj", user_item_graph(data.train, config.aggr_mode), persistent=False)
-        self.register_buffer("uu_graph", user_graph(data, config.user_k), persistent=False)
-        self.register_buffer("item_adj", item_graph(data, config.knn_k, config.mm_image_weight, self.name),
-                             persistent=False)
-        self.preference = nn.ParameterDict()
-        self.mlp = nn.ModuleDict()
-        for m in self.mods:
-            f = np.ascontiguousarray(data.features[m], dtype=np.float32)
-            self.register_buffer(f"raw_{m}", torch.from_numpy(f), persistent=False)
-            self.preference[m] = nn.Parameter(nn.init.xavier_normal_(torch.empty(data.n_users, d)))
-            self.mlp[m] = nn.Sequential(nn.Linear(f.shape[1], config.mlp_hidden), nn.LeakyReLU(),
-                                        nn.Linear(config.mlp_hidden, d))
-        w = nn.init.xavier_normal_(torch.empty(data.n_users, len(self.mods), 1))
-        self.weight_u = nn.Parameter(F.softmax(w, dim=1))
+        register_csr_pair(self, "adj", user_item_graph(data.train, config.aggr_mode))
+        register_csr_pair(self, "uu_graph", user_graph(data, config.user_k))
+        register_csr_pair(self, "item_adj", item_graph(data, config.knn_k, config.mm_image_weight, self.name))
+        self.branches = ModalityBranches(data, self.name, config.embedding_dim, config.mlp_hidden)
 
     def forward(self):
         c = self.config
-        ids = self.item_encoder()
         users, items = [], []
-        for k, m in enumerate(self.mods):
-            x = F.normalize(torch.cat([self.preference[m], self.mlp[m](getattr(self, f"raw_{m}")) + ids]), dim=1)
+        for k, x in enumerate(self.branches.inputs(self.item_encoder())):
             out, h = x, x
             for _ in range(c.n_layers):
-                h = torch.sparse.mm(self.adj, h)
+                h = propagate_csr(self.adj, self.adj_t, h)
                 out = out + h
-            users.append(self.weight_u[:, k] * out[: self.n_users])
+            users.append(self.branches.weight_u[:, k] * out[: self.n_users])
             items.append(out[self.n_users:])
         users, items = torch.cat(users, dim=1), torch.cat(items, dim=1)
         h = items
         for _ in range(c.n_mm_layers):
-            h = torch.sparse.mm(self.item_adj, h)
-        return users + torch.sparse.mm(self.uu_graph, users), items + h
+            h = propagate_csr(self.item_adj, self.item_adj_t, h)
+        return users + propagate_csr(self.uu_graph, self.uu_graph_t, users), items + h
 
     def loss(self, batch: Batch):
-        users, items = self.forward()
-        u = users[batch.users]
-        pos, neg = dot_scores(u, items[batch.pos]), dot_scores(u, items[batch.neg])
-        # -mean(log2 sigmoid(pos - neg)), in the numerically stable softplus form
-        loss = F.softplus(neg - pos).mean() / math.log(2.0)
-        reg = sum(self.preference[m][batch.users].pow(2).mean() for m in self.mods)
-        reg = reg + self.weight_u.pow(2).mean()
-        return loss + self.config.reg_weight * reg
+        return self.branches.loss(*self.forward(), batch, self.config.reg_weight)
 
     def scorer(self):
         users, items = self.forward()

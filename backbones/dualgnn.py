@@ -63,8 +63,9 @@ from torch import nn
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
 from backbones.cache import load_or_build
-from backbones.graph import bipartite, propagate_csr, sparse, sym_normalize, to_csr, to_torch_sparse
-from backbones.losses import dot_scores
+from backbones.graph import (bipartite, propagate_csr, register_csr_pair, row_normalize, sparse,
+                             sym_normalize, to_torch_sparse)
+from backbones.losses import dot_scores, log2_bpr_loss, preference_reg
 
 AGGR_MODES = ("add", "mean")
 
@@ -158,12 +159,40 @@ def user_graph(data, k: int) -> torch.Tensor:
 
 
 def user_item_graph(train: sp.spmatrix, aggr_mode: str) -> torch.Tensor:
+    """``add``: D^-1/2 A D^-1/2; ``mean``: D^-1 A, over the symmetric user-item graph."""
     a = bipartite(train)
-    if aggr_mode == "add":
-        return to_torch_sparse(sym_normalize(a))
-    deg = np.asarray(a.sum(axis=1)).ravel()
-    inv = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
-    return to_torch_sparse(sp.diags(inv.astype(np.float32)) @ a)
+    return to_torch_sparse(sym_normalize(a) if aggr_mode == "add" else row_normalize(a))
+
+
+class ModalityBranches(nn.Module):
+    """The per-modality inputs DualGNN and DRAGON share: frozen raw features, a learnable user
+    preference table P_m and an item MLP_m per modality, plus the per-user modality weights
+    alpha (U x M x 1, softmax-initialised as in MMRec, free parameters afterwards)."""
+
+    def __init__(self, data, model_name: str, d: int, hidden: int):
+        super().__init__()
+        self.mods = data.present_modalities(model_name)
+        self.preference = nn.ParameterDict()
+        self.mlp = nn.ModuleDict()
+        for m in self.mods:
+            f = np.ascontiguousarray(data.features[m], dtype=np.float32)
+            self.register_buffer(f"raw_{m}", torch.from_numpy(f), persistent=False)
+            self.preference[m] = nn.Parameter(nn.init.xavier_normal_(torch.empty(data.n_users, d)))
+            self.mlp[m] = nn.Sequential(nn.Linear(f.shape[1], hidden), nn.LeakyReLU(), nn.Linear(hidden, d))
+        w = nn.init.xavier_normal_(torch.empty(data.n_users, len(self.mods), 1))
+        self.weight_u = nn.Parameter(F.softmax(w, dim=1))
+
+    def inputs(self, item_repr: torch.Tensor) -> list[torch.Tensor]:
+        """Per modality, row-normalised concat(P_m, MLP_m(f_m) + item_repr): (U + I, d) each."""
+        return [F.normalize(torch.cat([self.preference[m], self.mlp[m](getattr(self, f"raw_{m}")) + item_repr]), dim=1)
+                for m in self.mods]
+
+    def loss(self, users: torch.Tensor, items: torch.Tensor, batch: Batch, reg_weight: float) -> torch.Tensor:
+        """Base-2 BPR + reg_weight * (sum_m mean(P_m[batch users]^2) + mean(alpha^2))."""
+        u = users[batch.users]
+        loss = log2_bpr_loss(dot_scores(u, items[batch.pos]), dot_scores(u, items[batch.neg]))
+        reg = preference_reg(self.preference.values(), batch.users) + self.weight_u.pow(2).mean()
+        return loss + reg_weight * reg
 
 
 @register
@@ -173,55 +202,26 @@ class DualGNN(Backbone):
 
     def __init__(self, data, item_encoder, config: DualGNNConfig):
         super().__init__(data, item_encoder, config)
-        d = config.embedding_dim
-        self.mods = [m for m in ("image", "text") if m in data.features]
-        if not self.mods:
-            data.feature("image", self.name)  # raises the standard missing-feature error
-        adj, uu = user_item_graph(data.train, config.aggr_mode), user_graph(data, config.user_k)
-        self.register_buffer("adj", to_csr(adj), persistent=False)
-        self.register_buffer("adj_t", to_csr(adj.t()), persistent=False)
-        self.register_buffer("uu_graph", to_csr(uu), persistent=False)
-        self.register_buffer("uu_graph_t", to_csr(uu.t()), persistent=False)
-        self.preference = nn.ParameterDict()
-        self.mlp = nn.ModuleDict()
-        for m in self.mods:
-            f = np.ascontiguousarray(data.features[m], dtype=np.float32)
-            self.register_buffer(f"raw_{m}", torch.from_numpy(f), persistent=False)
-            self.preference[m] = nn.Parameter(nn.init.xavier_normal_(torch.empty(data.n_users, d)))
-            self.mlp[m] = nn.Sequential(nn.Linear(f.shape[1], config.mlp_hidden), nn.LeakyReLU(),
-                                        nn.Linear(config.mlp_hidden, d))
-        # per-user modality weights, softmax-initialised as in MMRec (free parameters afterwards)
-        w = nn.init.xavier_normal_(torch.empty(data.n_users, len(self.mods), 1))
-        self.weight_u = nn.Parameter(F.softmax(w, dim=1))
+        register_csr_pair(self, "adj", user_item_graph(data.train, config.aggr_mode))
+        register_csr_pair(self, "uu_graph", user_graph(data, config.user_k))
+        self.branches = ModalityBranches(data, self.name, config.embedding_dim, config.mlp_hidden)
 
     def forward(self):
-        ids = self.item_encoder()
-        d, n_mods = self.config.embedding_dim, len(self.mods)
-        xs = []
-        for m in self.mods:
-            items = self.mlp[m](getattr(self, f"raw_{m}")) + ids
-            xs.append(F.normalize(torch.cat([self.preference[m], items]), dim=1))
+        d, n_mods = self.config.embedding_dim, len(self.branches.mods)
         # the modality branches share the graph: propagate them side by side as one wide matrix
-        x = torch.cat(xs, dim=1)
+        x = torch.cat(self.branches.inputs(self.item_encoder()), dim=1)
         out, h = x, x
         for _ in range(self.config.n_layers):
             h = propagate_csr(self.adj, self.adj_t, h)
             out = out + h
         stacked = out.view(-1, n_mods, d).transpose(1, 2)  # (U + I, d, M)
-        users = torch.matmul(stacked[: self.n_users], self.weight_u).squeeze(-1)
+        users = torch.matmul(stacked[: self.n_users], self.branches.weight_u).squeeze(-1)
         items = stacked[self.n_users :].sum(dim=2)
         users = users + propagate_csr(self.uu_graph, self.uu_graph_t, users)
         return users, items
 
     def loss(self, batch: Batch):
-        users, items = self.forward()
-        u = users[batch.users]
-        pos, neg = dot_scores(u, items[batch.pos]), dot_scores(u, items[batch.neg])
-        # -mean(log2 sigmoid(pos - neg)), in the numerically stable softplus form
-        loss = F.softplus(neg - pos).mean() / math.log(2.0)
-        reg = sum(self.preference[m][batch.users].pow(2).mean() for m in self.mods)
-        reg = reg + self.weight_u.pow(2).mean()
-        return loss + self.config.reg_weight * reg
+        return self.branches.loss(*self.forward(), batch, self.config.reg_weight)
 
     def scorer(self):
         users, items = self.forward()

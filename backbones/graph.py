@@ -39,6 +39,14 @@ def sym_normalize(a: sp.spmatrix) -> sp.csr_matrix:
     return (sp.diags(dr) @ a @ sp.diags(dc)).tocsr().astype(np.float32)
 
 
+def row_normalize(a: sp.spmatrix) -> sp.csr_matrix:
+    """D^-1 A (row v averages v's neighbours); rows without entries stay all-zero."""
+    a = sp.csr_matrix(a, dtype=np.float32)
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    inv = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
+    return (sp.diags(inv) @ a).tocsr().astype(np.float32)
+
+
 def bipartite(train: sp.spmatrix) -> sp.csr_matrix:
     """The symmetric (U+I) x (U+I) binary adjacency of the user-item train graph."""
     r = sp.csr_matrix(train, dtype=np.float32)
@@ -174,3 +182,10 @@ class _PropagateWithTranspose(torch.autograd.Function):
 def propagate_csr(a: Tensor, a_t: Tensor, x: Tensor) -> Tensor:
     """A @ x for a fixed graph held as CSR ``a`` with its CSR transpose ``a_t`` (see to_csr)."""
     return _PropagateWithTranspose.apply(a, a_t, x)
+
+
+def register_csr_pair(module: torch.nn.Module, name: str, graph: Tensor) -> None:
+    """Register a fixed graph as non-persistent CSR buffers ``name`` and ``name_t`` (its
+    transpose), the pair ``propagate_csr`` takes; they follow ``module.to(device)``."""
+    module.register_buffer(name, to_csr(graph), persistent=False)
+    module.register_buffer(f"{name}_t", to_csr(graph.t()), persistent=False)

@@ -54,9 +54,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
-from backbones.losses import bpr_loss, dot_scores
+from backbones.losses import bpr_loss, dot_scores, id_pair_reg, preference_reg
 
-MODALITIES = ("image", "text")
 # CSR x dense products are stable and tested here; silence torch's one-off "beta" notice
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
@@ -204,9 +203,7 @@ class GRCN(Backbone):
 
     def __init__(self, data, item_encoder, config: GRCNConfig):
         super().__init__(data, item_encoder, config)
-        mods = [m for m in MODALITIES if m in data.features]
-        if not mods:
-            data.feature("image", self.name)  # raises the standard missing-feature error
+        mods = data.present_modalities(self.name)
         d, dc = config.embedding_dim, config.latent_dim
         self.edges = BipartiteEdges(data.train)
         self.user_id = nn.Parameter(nn.init.xavier_normal_(torch.empty(data.n_users, d)))
@@ -254,11 +251,8 @@ class GRCN(Backbone):
         u = users[batch.users]
         loss = bpr_loss(dot_scores(u, items[batch.pos]), dot_scores(u, items[batch.neg]))
         if self.config.reg_weight:
-            uid = self.user_id[batch.users]
-            reg = (2 * uid.pow(2).sum() + item_ids[batch.pos].pow(2).sum()
-                   + item_ids[batch.neg].pow(2).sum()) / (2 * uid.numel())
-            for pref in self.preference.values():
-                reg = reg + pref[batch.users].pow(2).mean()
+            reg = id_pair_reg(self.user_id[batch.users], item_ids[batch.pos], item_ids[batch.neg])
+            reg = reg + preference_reg(self.preference.values(), batch.users)
             loss = loss + self.config.reg_weight * reg
         return loss
 

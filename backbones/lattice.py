@@ -52,12 +52,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
-from backbones.graph import (bipartite, knn_graph, propagate_mean, spmm_edges, to_torch_sparse,
+from backbones.graph import (bipartite, knn_graph, propagate_mean, row_normalize, spmm_edges, to_torch_sparse,
                              topk_cosine)
 from backbones.losses import bpr_loss, dot_scores, l2_loss
 
 _EPS = 1e-7
-MODALITIES = ("image", "text")
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,7 @@ class LATTICEConfig(BackboneConfig):
 def row_normalized_adjacency(train: sp.spmatrix) -> Tensor:
     """The authors' user-item adjacency D^-1 (A + I): row-normalised, with self-loops."""
     a = bipartite(train) + sp.eye(train.shape[0] + train.shape[1], dtype=np.float32, format="csr")
-    deg = np.asarray(a.sum(axis=1)).ravel()
-    return to_torch_sparse(sp.diags(1.0 / deg) @ a)
+    return to_torch_sparse(row_normalize(a))
 
 
 @register
@@ -92,9 +90,7 @@ class LATTICE(Backbone):
     def __init__(self, data, item_encoder, config: LATTICEConfig):
         super().__init__(data, item_encoder, config)
         d = config.embedding_dim
-        self.mods = [m for m in MODALITIES if m in data.features]
-        if not self.mods:
-            data.feature("image", self.name)  # raises the standard missing-feature error
+        self.mods = data.present_modalities(self.name)
         self.user = nn.Parameter(nn.init.xavier_uniform_(torch.empty(data.n_users, d)))
         self.register_buffer("norm_adj", row_normalized_adjacency(data.train), persistent=False)
         self.projections = nn.ModuleDict()

@@ -57,10 +57,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
-from backbones.graph import bipartite, propagate_csr, to_csr, to_torch_sparse
-from backbones.losses import bpr_loss, dot_scores
+from backbones.graph import bipartite, propagate_csr, register_csr_pair, row_normalize, to_torch_sparse
+from backbones.losses import bpr_loss, dot_scores, id_pair_reg, preference_reg
 
-MODALITIES = ("image", "text")
 
 
 @dataclass(frozen=True)
@@ -87,10 +86,7 @@ def mean_adjacency(train: sp.spmatrix) -> Tensor:
     """D^-1 A over the symmetric (U+I) user-item graph: row v averages v's neighbours.
 
     Nodes without neighbours get an all-zero row (PyTorch Geometric's mean of nothing)."""
-    a = bipartite(train)
-    deg = np.asarray(a.sum(axis=1)).ravel()
-    inv = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
-    return to_torch_sparse(sp.diags(inv.astype(np.float32)) @ a)
+    return to_torch_sparse(row_normalize(bipartite(train)))
 
 
 def _xavier_linear(d_in: int, d_out: int) -> nn.Linear:
@@ -137,16 +133,12 @@ class MMGCN(Backbone):
 
     def __init__(self, data, item_encoder, config: MMGCNConfig):
         super().__init__(data, item_encoder, config)
-        mods = [m for m in MODALITIES if m in data.features]
-        if not mods:
-            data.feature("image", self.name)  # raises the standard missing-feature error
+        mods = data.present_modalities(self.name)
         d = config.embedding_dim
         self.modality_names = tuple(mods)
         self.user_id = nn.Parameter(nn.init.xavier_normal_(torch.empty(data.n_users, d)))
-        adj = mean_adjacency(data.train)
         # CSR with a stored transpose: D^-1 A is not symmetric, and CSR SpMM is ~2x COO on CPU
-        self.register_buffer("adj", to_csr(adj), persistent=False)
-        self.register_buffer("adj_t", to_csr(adj.t()), persistent=False)
+        register_csr_pair(self, "adj", mean_adjacency(data.train))
         self.gcns = nn.ModuleDict()
         latent = {"image": config.image_latent_dim, "text": config.text_latent_dim}
         for m in mods:
@@ -172,11 +164,8 @@ class MMGCN(Backbone):
         loss = bpr_loss(dot_scores(u, items[batch.pos]), dot_scores(u, items[batch.neg]))
         if self.config.reg_weight:
             # MMRec: mean over the 2B (user, item) rows of id[user]^2 + id[item]^2
-            uid = self.user_id[batch.users]
-            reg = (2 * uid.pow(2).sum() + item_ids[batch.pos].pow(2).sum()
-                   + item_ids[batch.neg].pow(2).sum()) / (2 * uid.numel())
-            for gcn in self.gcns.values():
-                reg = reg + gcn.preference[batch.users].pow(2).mean()
+            reg = id_pair_reg(self.user_id[batch.users], item_ids[batch.pos], item_ids[batch.neg])
+            reg = reg + preference_reg((g.preference for g in self.gcns.values()), batch.users)
             loss = loss + self.config.reg_weight * reg
         return loss
 

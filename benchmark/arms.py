@@ -5,7 +5,7 @@ text features -> token embeddings -> Token Cross Network (no per-item learnable 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
-import torch
 
 from backbones.base import MissingFeatureError, UnknownKeyError, get_backbone, registered
 from benchmark.arms import ARMS, MotorSettings, build_item_encoder

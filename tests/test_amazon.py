@@ -207,7 +207,7 @@ def test_item_sentence_matches_mmrec():
 def test_seed_determinism(built, tmp_path):
     raw = built
     a = build_amazon(raw["ratings"], raw["meta"], raw["images"], tmp_path / "a" / "testcat", seed=11, text_encoder=None)
-    b = build_amazon(raw["ratings"], raw["meta"], raw["images"], tmp_path / "b" / "testcat", seed=12, text_encoder=None)
+    build_amazon(raw["ratings"], raw["meta"], raw["images"], tmp_path / "b" / "testcat", seed=12, text_encoder=None)
     assert a["files"] == ["image_feat.npy", "u_id_mapping.csv", "i_id_mapping.csv", "testcat.inter"]
     same = (tmp_path / "a" / "testcat" / "testcat.inter").read_bytes()
     assert same == (raw["out"] / "testcat.inter").read_bytes()

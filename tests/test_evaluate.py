@@ -45,7 +45,6 @@ def test_hand_computed_metrics_with_train_mask():
 
 
 def test_without_mask_train_items_compete():
-    train = csr([(0, 0), (1, 5)])
     test = csr([(0, 1), (0, 4), (1, 0)])
     res = evaluate(scorer, test, masks=[], ks=(1,))
     assert res.per_user["recall@1"].tolist() == [0.0, 0.0]  # item 0 / item 5 ranks first
