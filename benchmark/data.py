@@ -382,6 +382,27 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    """Write a generated dataset as an MMRec folder (e.g. Clothing-sized with real feature widths)."""
+    from benchmark.synthetic import SyntheticConfig, generate
+
+    options = {"seed": args.seed}
+    if args.image_dim is not None:
+        options["image_dim"] = args.image_dim
+    if args.text_dim is not None:
+        options["text_dim"] = args.text_dim
+    try:
+        config = SyntheticConfig.clothing_sized(**options) if args.size == "clothing" else SyntheticConfig(**options)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"generate: {exc}") from exc
+    dataset = generate(config)
+    inter = write_mmrec(dataset, args.out)
+    print(f"wrote {inter.parent} ({dataset.n_users:,} users, {dataset.n_items:,} items, "
+          f"features {', '.join(f'{m} {f.shape[1]}-d' for m, f in sorted(dataset.features.items()))}); "
+          f"use it as --dataset {inter.parent}")
+    return 0
+
+
 def _add_build_amazon(sub: argparse._SubParsersAction) -> None:
     help_text = "build an MMRec folder from the raw Amazon 2014 review files"
     parser = sub.add_parser("build-amazon", help=help_text, description=help_text)
@@ -406,6 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--data-root", metavar="DIR", help=f"folder holding the real datasets (default ${DATA_ROOT_ENV} or ./data)")
     stats.add_argument("--json", action="store_true", help="print the statistics as JSON")
     stats.set_defaults(func=_stats)
+    gen = sub.add_parser("generate", help="write a generated dataset as an MMRec folder")
+    gen.add_argument("--size", choices=("default", "clothing"), default="default",
+                     help="default: the embedded 'synthetic'; clothing: Amazon Clothing's size")
+    gen.add_argument("--image-dim", type=int, help="image feature width (real Amazon: 4096)")
+    gen.add_argument("--text-dim", type=int, help="text feature width (real MMRec folders: 384)")
+    gen.add_argument("--seed", type=int, default=2024)
+    gen.add_argument("--out", required=True, metavar="DIR", help="folder to write (its name names the .inter file)")
+    gen.set_defaults(func=_generate)
     _add_build_amazon(sub)
     return parser
 

@@ -328,3 +328,17 @@ def test_real_cli_stats(real_data_root, capsys):
     assert main(["stats", "baby", "--data-root", str(real_data_root)]) == 0
     out = capsys.readouterr().out
     assert "160,792" in out and "99.8827%" in out
+
+
+def test_generate_writes_a_loadable_folder_with_the_asked_widths(tmp_path, capsys):
+    out = tmp_path / "gen"
+    assert main(["generate", "--image-dim", "12", "--text-dim", "5", "--seed", "3", "--out", str(out)]) == 0
+    assert f"--dataset {out}" in capsys.readouterr().out
+    ds = load_mmrec(out)
+    assert (ds.n_users, ds.n_items) == (1500, 800)
+    assert ds.features["image"].shape == (800, 12) and ds.features["text"].shape == (800, 5)
+
+
+def test_generate_rejects_bad_widths(tmp_path, capsys):
+    assert main(["generate", "--image-dim", "0", "--out", str(tmp_path / "g")]) == 2
+    assert "image_dim" in capsys.readouterr().err
