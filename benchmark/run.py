@@ -125,6 +125,7 @@ def execute(
         if found is not None:
             return found
     dev = resolve_device(device)
+    version = code_version()  # the checkout as the run starts: it may change while it trains
     t0 = time.perf_counter()
     rng = seed_everything(spec.seed)
     train_data, eval_target, fit_items, extra = dataset, None, None, {}
@@ -134,7 +135,8 @@ def execute(
     setup_seconds = time.perf_counter() - t0
     result = train(model, train_data, spec.train, rng, dev, progress=progress, on_epoch=on_epoch,
                    eval_target=eval_target)
-    record = make_record(spec, dataset, key, model, result, dev, setup_seconds, time.perf_counter() - t0)
+    record = make_record(spec, dataset, key, model, result, dev, setup_seconds, time.perf_counter() - t0,
+                         version)
     record.update(extra)
     record.update(tags or {})
     if store is not None:
@@ -148,7 +150,7 @@ def execute(
 
 
 def make_record(spec: RunSpec, dataset: Dataset, key: str, model, result: TrainResult, dev,
-                setup_seconds: float, total_seconds: float) -> dict:
+                setup_seconds: float, total_seconds: float, version: Optional[str] = None) -> dict:
     identity = spec.identity(dataset.fingerprint)
     return {
         "schema": 1,
@@ -177,7 +179,7 @@ def make_record(spec: RunSpec, dataset: Dataset, key: str, model, result: TrainR
             "peak_rss_mb": peak_rss_mb(),
         },
         "history": result.history,
-        "code_version": code_version(),
+        "code_version": version if version is not None else code_version(),
         "environment": environment(str(dev)),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -41,5 +41,8 @@ def test_cold_start_run_records_protocol(arm, tmp_path):
     assert rec["protocol"] == "cold-start"
     assert rec["cold_start"]["n_cold_items"] == round(0.3 * 157)
     # only users with a cold test item are evaluated
-    assert rec["n_eval_users"]["test"] == rec["cold_start"]["cold_test_users"] if "cold_test_users" in rec["cold_start"] else True
+    _, target, _, _ = split_cold(tiny_dataset(), ColdStart(fraction=0.3))
+    assert rec["n_eval_users"]["test"] == int((target["test"].getnnz(axis=1) > 0).sum()) > 0
+    assert rec["cold_start"]["cold_test_interactions"] == target["test"].nnz
     assert 0.0 <= rec["metrics"]["test"]["recall@20"] <= 1.0
+
