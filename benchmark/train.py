@@ -78,7 +78,7 @@ def evaluate_model(model: Backbone, dataset: Dataset, split: str, cfg: TrainConf
     return result
 
 
-def _make_optimizer(model: Backbone) -> torch.optim.Optimizer:
+def make_optimizer(model: Backbone) -> torch.optim.Optimizer:
     c = model.config
     return torch.optim.Adam(
         [p for p in model.parameters() if p.requires_grad],
@@ -118,7 +118,7 @@ def train(
         return TrainResult(0, best_valid, test, history, 0, time.perf_counter() - t0, "not trainable")
 
     sampler = PairSampler(dataset.train, cfg.batch_size, rng, negative_pool=tgt.get("negative_pool"))
-    opt = _make_optimizer(model)
+    opt = make_optimizer(model)
     c = model.config
     decay, step = getattr(c, "lr_decay", 1.0), getattr(c, "lr_decay_step", 50)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: decay ** (e / step))
