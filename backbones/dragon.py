@@ -38,6 +38,10 @@ Deviations from MMRec, documented in REPRODUCE.md:
   construction) and ``MLP_v``/``MLP_t``/``MLP_user`` (never used) are not built;
 - the item kNN graphs are cached under the cache folder keyed by the feature contents (shared with
   FREEDOM); MMRec writes ``mm_adj_10.pt`` into the data folder keyed by k only.
+
+Implementation notes (no effect on the result): the modality branches (preference tables, item
+MLPs, modality weights and the loss) are ``dualgnn.ModalityBranches``, shared with DualGNN; the
+three fixed graphs are CSR with stored transposes (``graph.register_csr_pair``).
 """
 from __future__ import annotations
 
