@@ -133,6 +133,11 @@ class Batch:
     pos: Tensor
     neg: Tensor
 
+    @classmethod
+    def from_numpy(cls, users, pos, neg, device) -> "Batch":
+        """The sampler's index arrays as tensors on ``device``."""
+        return cls(*(torch.from_numpy(a).to(device) for a in (users, pos, neg)))
+
 
 class Backbone(nn.Module):
     """A recommender that takes its item representation from an item encoder.

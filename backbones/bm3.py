@@ -44,7 +44,6 @@ from backbones.graph import normalized_adjacency, propagate_mean
 from backbones.losses import emb_loss
 
 
-
 @dataclass(frozen=True)
 class BM3Config(BackboneConfig):
     n_layers: int = 1

@@ -53,7 +53,7 @@ import torch
 from backbones.base import Backbone, BackboneConfig, Batch, register
 from backbones.dualgnn import ModalityBranches, user_graph, user_item_graph
 from backbones.freedom import item_graph
-from backbones.graph import propagate_csr, register_csr_pair
+from backbones.graph import propagate_csr, propagate_sum_csr, register_csr_pair
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,7 @@ class DRAGON(Backbone):
         c = self.config
         users, items = [], []
         for k, x in enumerate(self.branches.inputs(self.item_encoder())):
-            out, h = x, x
-            for _ in range(c.n_layers):
-                h = propagate_csr(self.adj, self.adj_t, h)
-                out = out + h
+            out = propagate_sum_csr(self.adj, self.adj_t, x, c.n_layers)
             users.append(self.branches.weight_u[:, k] * out[: self.n_users])
             items.append(out[self.n_users:])
         users, items = torch.cat(users, dim=1), torch.cat(items, dim=1)

@@ -63,7 +63,7 @@ from torch import nn
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
 from backbones.cache import load_or_build
-from backbones.graph import (bipartite, propagate_csr, register_csr_pair, row_normalize, sparse,
+from backbones.graph import (bipartite, propagate_csr, propagate_sum_csr, register_csr_pair, row_normalize, sparse,
                              sym_normalize, to_torch_sparse)
 from backbones.losses import dot_scores, log2_bpr_loss, preference_reg
 
@@ -210,10 +210,7 @@ class DualGNN(Backbone):
         d, n_mods = self.config.embedding_dim, len(self.branches.mods)
         # the modality branches share the graph: propagate them side by side as one wide matrix
         x = torch.cat(self.branches.inputs(self.item_encoder()), dim=1)
-        out, h = x, x
-        for _ in range(self.config.n_layers):
-            h = propagate_csr(self.adj, self.adj_t, h)
-            out = out + h
+        out = propagate_sum_csr(self.adj, self.adj_t, x, self.config.n_layers)
         stacked = out.view(-1, n_mods, d).transpose(1, 2)  # (U + I, d, M)
         users = torch.matmul(stacked[: self.n_users], self.branches.weight_u).squeeze(-1)
         items = stacked[self.n_users :].sum(dim=2)

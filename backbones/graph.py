@@ -184,6 +184,15 @@ def propagate_csr(a: Tensor, a_t: Tensor, x: Tensor) -> Tensor:
     return _PropagateWithTranspose.apply(a, a_t, x)
 
 
+def propagate_sum_csr(a: Tensor, a_t: Tensor, x: Tensor, n_layers: int) -> Tensor:
+    """x + A x + ... + A^n_layers x (``aggr_mode = add`` hop sums) for a CSR pair."""
+    out, h = x, x
+    for _ in range(n_layers):
+        h = propagate_csr(a, a_t, h)
+        out = out + h
+    return out
+
+
 def register_csr_pair(module: torch.nn.Module, name: str, graph: Tensor) -> None:
     """Register a fixed graph as non-persistent CSR buffers ``name`` and ``name_t`` (its
     transpose), the pair ``propagate_csr`` takes; they follow ``module.to(device)``."""

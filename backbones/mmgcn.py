@@ -61,7 +61,6 @@ from backbones.graph import bipartite, propagate_csr, register_csr_pair, row_nor
 from backbones.losses import bpr_loss, dot_scores, id_pair_reg, preference_reg
 
 
-
 @dataclass(frozen=True)
 class MMGCNConfig(BackboneConfig):
     n_layers: int = 2

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
-from backbones.graph import normalized_adjacency, propagate_csr, to_csr
+from backbones.graph import normalized_adjacency, propagate_csr, register_csr_pair
 
 FUSION_MODES = ("concat", "mean")
 
@@ -98,9 +98,7 @@ class SLMRec(Backbone):
         super().__init__(data, item_encoder, config)
         d = config.embedding_dim
         self.user = nn.Parameter(nn.init.xavier_uniform_(torch.empty(data.n_users, d)))
-        adj = normalized_adjacency(data.train)
-        self.register_buffer("norm_adj", to_csr(adj), persistent=False)
-        self.register_buffer("norm_adj_t", to_csr(adj.t()), persistent=False)
+        register_csr_pair(self, "norm_adj", normalized_adjacency(data.train))
         self.dense = nn.ModuleDict()
         for m in self.modalities:
             f = torch.from_numpy(np.ascontiguousarray(data.features[m], dtype=np.float32))

@@ -150,7 +150,7 @@ def execute(
 
 
 def make_record(spec: RunSpec, dataset: Dataset, key: str, model, result: TrainResult, dev,
-                setup_seconds: float, total_seconds: float, version: Optional[str] = None) -> dict:
+                setup_seconds: float, total_seconds: float, version: str) -> dict:
     identity = spec.identity(dataset.fingerprint)
     return {
         "schema": 1,
@@ -179,7 +179,7 @@ def make_record(spec: RunSpec, dataset: Dataset, key: str, model, result: TrainR
             "peak_rss_mb": peak_rss_mb(),
         },
         "history": result.history,
-        "code_version": version if version is not None else code_version(),
+        "code_version": version,
         "environment": environment(str(dev)),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

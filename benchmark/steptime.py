@@ -41,7 +41,7 @@ def time_steps(model, dataset, batch_size: int, steps: int, warmup: int, device,
         except StopIteration:
             batches = sampler.epoch()
             u, p, q = next(batches)
-        batch = Batch(*(torch.from_numpy(a).to(device) for a in (u, p, q)))
+        batch = Batch.from_numpy(u, p, q, device)
         sync()
         t0 = time.perf_counter()
         loss = model.loss(batch)

@@ -131,7 +131,7 @@ def train(
         model.on_epoch_start(epoch)
         total, n = 0.0, 0
         for u, p, q in sampler.epoch():
-            batch = Batch(*(torch.from_numpy(a).to(device) for a in (u, p, q)))
+            batch = Batch.from_numpy(u, p, q, device)
             loss = model.loss(batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{model.name}: loss became {loss.item()} at epoch {epoch}")
