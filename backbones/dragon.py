@@ -51,7 +51,7 @@ from typing import Any, ClassVar, Mapping
 import torch
 
 from backbones.base import Backbone, BackboneConfig, Batch, register
-from backbones.dualgnn import ModalityBranches, user_graph, user_item_graph
+from backbones.dualgnn import ModalityBranches, register_user_graphs
 from backbones.freedom import item_graph
 from backbones.graph import propagate_csr, propagate_sum_csr, register_csr_pair
 
@@ -88,8 +88,7 @@ class DRAGON(Backbone):
 
     def __init__(self, data, item_encoder, config: DRAGONConfig):
         super().__init__(data, item_encoder, config)
-        register_csr_pair(self, "adj", user_item_graph(data.train, config.aggr_mode))
-        register_csr_pair(self, "uu_graph", user_graph(data, config.user_k))
+        register_user_graphs(self, data, config.aggr_mode, config.user_k)
         register_csr_pair(self, "item_adj", item_graph(data, config.knn_k, config.mm_image_weight, self.name))
         self.branches = ModalityBranches(data, self.name, config.embedding_dim, config.mlp_hidden)
 

@@ -164,6 +164,13 @@ def user_item_graph(train: sp.spmatrix, aggr_mode: str) -> torch.Tensor:
     return to_torch_sparse(sym_normalize(a) if aggr_mode == "add" else row_normalize(a))
 
 
+def register_user_graphs(module: nn.Module, data, aggr_mode: str, user_k: int) -> None:
+    """The two fixed graphs DualGNN and DRAGON share, as CSR pairs: ``adj`` (user-item) and
+    ``uu_graph`` (top-k user co-occurrence)."""
+    register_csr_pair(module, "adj", user_item_graph(data.train, aggr_mode))
+    register_csr_pair(module, "uu_graph", user_graph(data, user_k))
+
+
 class ModalityBranches(nn.Module):
     """The per-modality inputs DualGNN and DRAGON share: frozen raw features, a learnable user
     preference table P_m and an item MLP_m per modality, plus the per-user modality weights
@@ -202,8 +209,7 @@ class DualGNN(Backbone):
 
     def __init__(self, data, item_encoder, config: DualGNNConfig):
         super().__init__(data, item_encoder, config)
-        register_csr_pair(self, "adj", user_item_graph(data.train, config.aggr_mode))
-        register_csr_pair(self, "uu_graph", user_graph(data, config.user_k))
+        register_user_graphs(self, data, config.aggr_mode, config.user_k)
         self.branches = ModalityBranches(data, self.name, config.embedding_dim, config.mlp_hidden)
 
     def forward(self):
